@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import struct
+from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from devices.model import BYTE_ORDERS
@@ -149,7 +151,9 @@ def coerce(value: Any, value_type: str) -> Any:
             raise CodecError(f"{value!r} is not a number") from None
     if value_type in INT_RANGES:
         try:
-            number = float(value) if not isinstance(value, int) else value
+            number = value if isinstance(value, int) else _int_text(value) if isinstance(value, str) else None
+            if number is None:
+                number = float(value)
         except (TypeError, ValueError):
             raise CodecError(f"{value!r} is not a number") from None
         if isinstance(number, float):
@@ -163,11 +167,24 @@ def coerce(value: Any, value_type: str) -> Any:
     raise CodecError(f"unknown type {value_type!r}")
 
 
+def _int_text(text: str) -> int | None:
+    """Whole numbers given as text keep every digit (a float would round 2**64-1)."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        return None
+
+
 def encode(value: Any, value_type: str, byte_order: str = "ABCD", size: int | None = None,
            encoding: str = "ascii") -> bytes:
     """Encode one value into wire bytes; strings are NUL-padded to `size` and refused if longer."""
     if value_type in ("string", "char"):
-        raw = str(value).encode(encoding)
+        try:
+            raw = str(value).encode(encoding)
+        except UnicodeEncodeError as exc:
+            raise CodecError(f"{value!r} cannot be written in encoding {encoding}: {exc.reason}") from None
+        except LookupError:
+            raise CodecError(f"unknown encoding {encoding!r}") from None
         width = size if size is not None else (1 if value_type == "char" else len(raw))
         if len(raw) > width:
             raise CodecError(f"text of {len(raw)} bytes does not fit {width} bytes")
@@ -176,7 +193,11 @@ def encode(value: Any, value_type: str, byte_order: str = "ABCD", size: int | No
     if value_type == "bool":
         return b"\x01" if v else b"\x00"
     code, _ = _FIXED[value_type]
-    return reorder(struct.pack(">" + code, v), byte_order)
+    try:
+        packed = struct.pack(">" + code, v)
+    except (OverflowError, struct.error):
+        raise CodecError(f"{value!r} is out of range for {value_type}") from None
+    return reorder(packed, byte_order)
 
 
 def scale_to_raw(value: Any, value_type: str, scale: float | None, offset: float | None) -> Any:
@@ -206,3 +227,158 @@ def bytes_to_registers(data: bytes) -> list[int]:
     if len(data) % 2:
         data += b"\x00"
     return list(struct.unpack(f">{len(data) // 2}H", data))
+
+
+# -- block decoding: many values out of one response with a few C-level unpack calls ------------
+
+def swap16(data: bytes | bytearray | memoryview) -> bytes:
+    """Swap the two bytes of every 16-bit word (an odd trailing byte is dropped)."""
+    words = array("H")
+    words.frombytes(bytes(data[: len(data) & ~1]))
+    words.byteswap()
+    return words.tobytes()
+
+
+def wire_layout(value_type: str, byte_order: str) -> tuple[bool, str]:
+    """How to read one value with a plain `struct` code: `(on_swapped, endian)`.
+
+    `on_swapped` means: read from the block after `swap16`. Word-based orders then collapse into
+    plain big- or little-endian reads: BADC swapped is ABCD, CDAB swapped is DCBA (for 32 and 64
+    bits alike), so no per-value rearranging is needed on the hot path.
+    """
+    if byte_order not in BYTE_ORDERS:
+        raise CodecError(f"unknown byte order {byte_order!r} (allowed: {', '.join(BYTE_ORDERS)})")
+    if value_type == "string":
+        return byte_order in ("BADC", "DCBA"), ">"
+    size = 2 if value_type == "bool" else fixed_size(value_type)
+    if size == 1:
+        return False, ">"
+    if size == 2:
+        return False, "<" if byte_order in ("BADC", "DCBA") else ">"
+    return byte_order in ("BADC", "CDAB"), "<" if byte_order in ("DCBA", "CDAB") else ">"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockField:
+    """One value inside a block.
+
+    `offset` is in bytes from the block start. `size` is the byte width of strings. A `bit` reads
+    a 16-bit word in `byte_order` and returns its bit (0 = least significant) as a bool; a `bool`
+    without `bit` is true when any of its bytes (one register: two bytes) is non-zero.
+    """
+
+    offset: int
+    value_type: str
+    byte_order: str = "ABCD"
+    size: int | None = None
+    encoding: str = "ascii"
+    bit: int | None = None
+
+    @property
+    def width(self) -> int:
+        if self.value_type == "string":
+            if self.size is None:
+                raise CodecError("a string field needs its size in bytes")
+            return self.size
+        if self.value_type == "bool":
+            return 2 if self.bit is not None else (self.size or 1)
+        return fixed_size(self.value_type)
+
+
+_POST_NONE, _POST_BIT, _POST_TEXT, _POST_ANY = 0, 1, 2, 3
+
+
+class BlockDecoder:
+    """Decodes a fixed set of fields from blocks of one layout, compiled once.
+
+    Fields that read the same buffer variant (plain or `swap16`) with the same endianness are
+    packed into one `struct.Struct` with pad bytes between them, so a whole response block costs
+    one `unpack_from` per variant instead of one call (and one slice) per value. Overlapping
+    fields go into further layers. `decode` returns the values in the order the fields were given.
+    """
+
+    __slots__ = ("_fast", "_layers", "_post", "_slow", "fields", "needs_swapped", "span")
+
+    def __init__(self, fields: Sequence[BlockField]) -> None:
+        self.fields = tuple(fields)
+        self.span = max((f.offset + f.width for f in self.fields), default=0)
+        groups: dict[tuple[bool, str], list[int]] = {}
+        self._slow: list[int] = []
+        self._post: list[tuple[int, int, Any]] = []
+        for i, f in enumerate(self.fields):
+            swapped, endian = wire_layout(f.value_type, f.byte_order)
+            if (swapped and (f.offset % 2 or f.width % 2)) or f.value_type == "char":
+                self._slow.append(i)
+                continue
+            groups.setdefault((swapped, endian), []).append(i)
+            if f.bit is not None:
+                self._post.append((i, _POST_BIT, f.bit))
+            elif f.value_type == "string":
+                self._post.append((i, _POST_TEXT, f.encoding))
+            elif f.value_type == "bool" and f.width > 1:
+                self._post.append((i, _POST_ANY, None))
+        layers: list[tuple[bool, struct.Struct, int, tuple[int, ...]]] = []
+        for (swapped, endian), idxs in groups.items():
+            idxs.sort(key=lambda j: self.fields[j].offset)
+            stacks: list[list[int]] = []
+            ends: list[int] = []
+            for j in idxs:
+                f = self.fields[j]
+                for k, end in enumerate(ends):
+                    if end <= f.offset:
+                        stacks[k].append(j)
+                        ends[k] = f.offset + f.width
+                        break
+                else:
+                    stacks.append([j])
+                    ends.append(f.offset + f.width)
+            for stack in stacks:
+                start = self.fields[stack[0]].offset
+                fmt, pos = [endian], start
+                for j in stack:
+                    f = self.fields[j]
+                    if f.offset > pos:
+                        fmt.append(f"{f.offset - pos}x")
+                    fmt.append(self._code(f))
+                    pos = f.offset + f.width
+                layers.append((swapped, struct.Struct("".join(fmt)), start, tuple(stack)))
+        self._layers = layers
+        self.needs_swapped = any(layer[0] for layer in layers)
+        identity = tuple(range(len(self.fields)))
+        self._fast = (len(layers) == 1 and not self._post and not self._slow and not layers[0][0]
+                      and layers[0][3] == identity)
+
+    @staticmethod
+    def _code(f: BlockField) -> str:
+        if f.value_type == "string" or (f.value_type == "bool" and f.bit is None and f.width > 1):
+            return f"{f.width}s"
+        if f.value_type == "bool":
+            return "H" if f.bit is not None else "?"
+        return _FIXED[f.value_type][0]
+
+    def decode(self, block: bytes | bytearray | memoryview, swapped: bytes | None = None) -> Sequence[Any]:
+        """All field values of one block; `swapped` may pass a ready `swap16(block)`."""
+        if len(block) < self.span:
+            raise CodecError(f"block of {len(block)} bytes is shorter than the {self.span} bytes it should hold")
+        if self._fast:
+            _, st, start, _ = self._layers[0]
+            return st.unpack_from(block, start)
+        if swapped is None and self.needs_swapped:
+            swapped = swap16(block)
+        out: list[Any] = [None] * len(self.fields)
+        for on_swapped, st, start, idxs in self._layers:
+            values = st.unpack_from(swapped if on_swapped else block, start)  # type: ignore[arg-type]
+            for j, v in zip(idxs, values, strict=True):
+                out[j] = v
+        for j, kind, arg in self._post:
+            v = out[j]
+            if kind == _POST_BIT:
+                out[j] = bool((v >> arg) & 1)
+            elif kind == _POST_TEXT:
+                out[j] = v.split(b"\x00", 1)[0].decode(arg, errors="replace")
+            else:
+                out[j] = any(v)
+        for j in self._slow:
+            f = self.fields[j]
+            out[j] = decode(block[f.offset : f.offset + f.width], f.value_type, f.byte_order, f.encoding)
+        return out

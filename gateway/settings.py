@@ -28,6 +28,8 @@ class GatewayConfig:
     validated by `gateway.northbound.check_sink`."""
     http: Mapping[str, Any] = field(default_factory=dict)
     """Optional local statistics endpoint: `{"host": "127.0.0.1", "port": 9100}`."""
+    reconnect_max: float = 30.0
+    """Cap of the per-device reconnect back-off, seconds."""
     source: str = "<memory>"
 
     def device(self, name: str) -> DeviceSpec:

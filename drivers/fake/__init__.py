@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from devices.model import DeviceSpec, Sample, TagSpec
 from drivers.base import ConfigProblem, Driver, DriverError, TagError
 from drivers.codec import CodecError, coerce
-from devices.model import DeviceSpec, Sample, TagSpec
 
 BEHAVIOURS = ("ok", "hang", "error", "flaky")
 
