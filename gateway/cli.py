@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import sys
@@ -191,8 +192,7 @@ def browse(
 def build_outlet(cfg: GatewayConfig) -> Any:
     if not cfg.northbound:
         return None
-    from gateway import northbound
-
+    northbound = importlib.import_module("gateway.northbound")  # imported only when a sink is configured
     return northbound.build_outlet(cfg)
 
 

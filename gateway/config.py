@@ -6,6 +6,7 @@ engineer can fix a whole file in one pass; nothing starts until the file is clea
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -280,7 +281,7 @@ def _merge_profile_tags(profile_tags: list[Located], own: list[Located]) -> list
 
 def _load_profile(ck: _Checker, name: str, line: int, path: str) -> tuple[dict[str, Located], _Checker] | None:
     try:
-        from devices import profiles
+        profiles = importlib.import_module("devices.profiles")
     except ImportError:
         ck.add(line, path, "device profiles are not installed")
         return None
@@ -390,7 +391,7 @@ def _check_sinks(ck: _Checker, loc: Located | None) -> tuple[Mapping[str, Any], 
         ck.add(loc.line, "northbound", "must be a list of sinks")
         return ()
     try:
-        from gateway import northbound as nb
+        nb = importlib.import_module("gateway.northbound")
         check_sink: Callable[[Mapping[str, Any]], list[ConfigProblem]] | None = getattr(nb, "check_sink", None)
     except ImportError:
         check_sink = None
