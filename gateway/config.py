@@ -16,13 +16,12 @@ from typing import Any
 from devices.model import BYTE_ORDERS, ENCODINGS, Access, AlarmThreshold, DeviceSpec, TagSpec
 from drivers import registry
 from drivers.base import ConfigProblem
+from gateway.durations import parse_duration
 from gateway.settings import BufferSettings, GatewayConfig
 from gateway.yamlsource import Located, YamlSourceError, load_located, plain
 
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 TAG_FIELDS = (
     "name", "address", "type", "access", "scale", "offset", "byte_order", "length", "encoding", "unit",
@@ -53,20 +52,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line))
         super().__init__("\n".join(str(p) for p in self.problems))
-
-
-def parse_duration(value: Any) -> float:
-    """`500ms`, `1s`, `5m`, `2h`, `7d` or a bare number of seconds -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration, not a bool")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"{value!r} is not a duration (allowed: e.g. 500ms, 1s, 5m, 2h, 7d)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 class _Checker:
