@@ -7,6 +7,7 @@ drivers, the gateway runtime, profiles and the platform can all share one vocabu
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,11 @@ VALUE_TYPES = (
 """Canonical value types (CONTRACTS §2); protocol-specific names (S7 `dint`...) map onto these."""
 
 BYTE_ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")
+TAG_FIELDS = (
+    "name", "address", "type", "access", "scale", "offset", "byte_order", "length", "encoding", "unit",
+    "deadband", "heartbeat", "mode", "interval", "description", "alarms",
+)
+"""Fields a tag may have in a config file or a profile (CONTRACTS §1, plus description and alarms)."""
 ENCODINGS = ("ascii", "gbk", "utf-8")
 
 
@@ -122,6 +128,25 @@ class DeviceSpec:
             if t.name == name:
                 return t
         raise KeyError(f"device {self.name} has no tag {name!r}")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds for a duration as written in configs and profiles (`500ms`, `1s`, `5m`, `2h`, `7d`,
+    or bare seconds); `ValueError` says what is allowed."""
+    if isinstance(value, bool):
+        raise ValueError("a duration, not a bool")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return float(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"{value!r} is not a duration (allowed: e.g. 500ms, 1s, 5m, 2h, 7d)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def now_ts() -> float:

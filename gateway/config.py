@@ -6,6 +6,7 @@ engineer can fix a whole file in one pass; nothing starts until the file is clea
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from collections.abc import Callable, Mapping
@@ -13,20 +14,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devices.model import BYTE_ORDERS, ENCODINGS, Access, AlarmThreshold, DeviceSpec, TagSpec
+from devices.model import (
+    BYTE_ORDERS,
+    ENCODINGS,
+    TAG_FIELDS,
+    Access,
+    AlarmThreshold,
+    DeviceSpec,
+    TagSpec,
+    parse_duration,
+)
 from drivers import registry
 from drivers.base import ConfigProblem
-from gateway.durations import parse_duration
 from gateway.settings import BufferSettings, GatewayConfig
 from gateway.yamlsource import Located, YamlSourceError, load_located, plain
 
 NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-TAG_FIELDS = (
-    "name", "address", "type", "access", "scale", "offset", "byte_order", "length", "encoding", "unit",
-    "deadband", "heartbeat", "mode", "interval", "description", "alarms",
-)
 DEVICE_FIELDS = ("name", "driver", "connection", "profile", "interval", "heartbeat", "options", "tags", "description")
 GATEWAY_FIELDS = ("id", "enterprise", "buffer", "writes", "http", "reconnect_max")
 BUFFER_FIELDS = ("path", "max_mb", "max_age")
@@ -462,9 +467,23 @@ def load_config(path: str | Path) -> GatewayConfig:
     return parse_config(text, str(p))
 
 
-def validate_profile(name: str, driver: str | None = None) -> DeviceSpec:
-    """Validate a device profile from `devices/profiles` with the same rules as a config file."""
-    text = f"gateway: {{id: check, enterprise: check}}\ndevices:\n  - {{name: check, profile: {name}}}\n"
-    if driver:
-        text = text.replace("profile:", f"driver: {driver}, profile:")
+PLACEHOLDER_CONNECTIONS = {
+    "modbus": "{host: 127.0.0.1, port: 502}",
+    "opcua": "{endpoint: 'opc.tcp://127.0.0.1:4840'}",
+    "s7": "{host: 127.0.0.1, port: 102}",
+}
+
+
+def validate_profile(name: str, connection: str | None = None) -> DeviceSpec:
+    """Validate a device profile from `devices/profiles` with the same rules as a config file.
+
+    A profile carries no connection (that is per site), so a placeholder for its driver is used
+    unless `connection` (YAML flow text) is given; problems name the profile file and line.
+    """
+    driver = None
+    with contextlib.suppress(Exception):
+        driver = importlib.import_module("devices.profiles").load_profile(name).get("driver")
+    conn = connection or PLACEHOLDER_CONNECTIONS.get(str(driver), "{}")
+    text = ("gateway: {id: check, enterprise: check}\n"
+            f"devices:\n  - {{name: check, profile: {name}, connection: {conn}}}\n")
     return parse_config(text, f"<profile {name}>").devices[0]

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from devices.model import parse_duration
 from drivers.base import ConfigProblem
-from gateway.durations import parse_duration
 
 SINK_TYPES = ("mqtt", "influxdb")
 NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
