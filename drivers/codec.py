@@ -17,6 +17,7 @@ import struct
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from devices.model import BYTE_ORDERS
@@ -151,9 +152,8 @@ def coerce(value: Any, value_type: str) -> Any:
             raise CodecError(f"{value!r} is not a number") from None
     if value_type in INT_RANGES:
         try:
-            number = value if isinstance(value, int) else _int_text(value) if isinstance(value, str) else None
-            if number is None:
-                number = float(value)
+            whole = value if isinstance(value, int) else _int_text(value) if isinstance(value, str) else None
+            number: int | float = float(value) if whole is None else whole
         except (TypeError, ValueError):
             raise CodecError(f"{value!r} is not a number") from None
         if isinstance(number, float):
@@ -297,7 +297,7 @@ class BlockDecoder:
     fields go into further layers. `decode` returns the values in the order the fields were given.
     """
 
-    __slots__ = ("_fast", "_layers", "_post", "_slow", "fields", "needs_swapped", "span")
+    __slots__ = ("_fast", "_layers", "_pick", "_post", "_slow", "fields", "needs_swapped", "span")
 
     def __init__(self, fields: Sequence[BlockField]) -> None:
         self.fields = tuple(fields)
@@ -344,9 +344,12 @@ class BlockDecoder:
                 layers.append((swapped, struct.Struct("".join(fmt)), start, tuple(stack)))
         self._layers = layers
         self.needs_swapped = any(layer[0] for layer in layers)
-        identity = tuple(range(len(self.fields)))
-        self._fast = (len(layers) == 1 and not self._post and not self._slow and not layers[0][0]
-                      and layers[0][3] == identity)
+        # the layers yield values grouped by layer; one C-level itemgetter puts them back in order
+        produced = [j for layer in layers for j in layer[3]] + self._slow
+        where = {j: p for p, j in enumerate(produced)}
+        order = [where[i] for i in range(len(self.fields))]
+        self._pick = itemgetter(*order) if order != list(range(len(order))) else None  # never for 1 field
+        self._fast = len(layers) == 1 and not self._post and not self._slow and not layers[0][0] and not self._pick
 
     @staticmethod
     def _code(f: BlockField) -> str:
@@ -365,11 +368,17 @@ class BlockDecoder:
             return st.unpack_from(block, start)
         if swapped is None and self.needs_swapped:
             swapped = swap16(block)
-        out: list[Any] = [None] * len(self.fields)
-        for on_swapped, st, start, idxs in self._layers:
-            values = st.unpack_from(swapped if on_swapped else block, start)  # type: ignore[arg-type]
-            for j, v in zip(idxs, values, strict=True):
-                out[j] = v
+        values: tuple[Any, ...] = ()
+        for on_swapped, st, start, _ in self._layers:
+            values += st.unpack_from(swapped if on_swapped else block, start)  # type: ignore[arg-type]
+        for j in self._slow:
+            f = self.fields[j]
+            values += (decode(block[f.offset : f.offset + f.width], f.value_type, f.byte_order, f.encoding),)
+        if self._pick is not None:
+            values = self._pick(values)
+        if not self._post:
+            return values
+        out = list(values)
         for j, kind, arg in self._post:
             v = out[j]
             if kind == _POST_BIT:
@@ -378,7 +387,4 @@ class BlockDecoder:
                 out[j] = v.split(b"\x00", 1)[0].decode(arg, errors="replace")
             else:
                 out[j] = any(v)
-        for j in self._slow:
-            f = self.fields[j]
-            out[j] = decode(block[f.offset : f.offset + f.width], f.value_type, f.byte_order, f.encoding)
         return out
