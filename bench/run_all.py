@@ -23,6 +23,8 @@ BENCHES = [
     "northbound_bench.py",
     "ledger_bench.py",
     "platform_bench.py",
+    "digitalization_bench.py",
+    "simulators_bench.py",
     "e2e_modbus.py",
 ]
 

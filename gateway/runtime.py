@@ -202,9 +202,9 @@ class DeviceRunner:
         finally:
             for task in pending:
                 task.cancel()
-            for task in pending:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # gather, not a suppress() per task: a stop() arriving during this cleanup must still
+            # cancel the device loop instead of being swallowed with the children's cancellations.
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def _drain(self, queue: asyncio.Queue[list[Sample]]) -> None:
         while True:
@@ -306,9 +306,7 @@ class Gateway:
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.outlet.stop()
         log.info("gateway stopped", extra={"event": "gateway.stop", "gateway": self.config.id})

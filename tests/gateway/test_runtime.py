@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from devices.model import Access, DeviceSpec, Sample, TagSpec
-from drivers.base import TagError
+from drivers.base import DriverError, TagError
+from drivers.fake import FakeDriver
 from gateway.outlet import WriteHandler
 from gateway.runtime import Backoff, Gateway
 from gateway.settings import GatewayConfig
@@ -132,3 +133,34 @@ def test_backoff_grows_to_the_cap_with_jitter() -> None:
     assert delays[0] <= 0.5 and max(delays) <= 30.0 and delays[-1] >= 15.0
     b.reset()
     assert b.next_delay() <= 0.5
+
+
+class SlowCancelDriver(FakeDriver):
+    """Group `slow` reads take long and need a moment to clean up when cancelled; group `fail` breaks."""
+
+    async def read(self, tags: Sequence[TagSpec]) -> list[Sample]:
+        if tags[0].name == "fail":
+            await asyncio.sleep(0.05)
+            raise DriverError("link lost")
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.shield(asyncio.sleep(0.3))
+            raise
+        return []
+
+
+async def test_stop_during_poll_cleanup_is_not_swallowed_regression() -> None:
+    """A stop() that arrived while a failed device cleaned up its poll tasks used to be swallowed,
+    so the device loop went on reconnecting and stop() never returned."""
+    tags = (TagSpec("fail", "HR0", interval=0.05), TagSpec("slow", "HR1", interval=1.0))
+    spec = DeviceSpec("dev", "fake", {}, tags, interval=1.0, heartbeat=None, options={"read_timeout": 20})
+    gw = Gateway(config(spec), RecordingOutlet(), factory=SlowCancelDriver, backoff_cap=0.01)
+    await gw.start()
+    for _ in range(200):  # wait until the failure is being handled
+        if gw.runners["dev"].stats.reads == 0 and gw.runners["dev"].stats.connects >= 1:
+            await asyncio.sleep(0.1)
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(gw.stop(), timeout=10)
+    assert all(t.done() for t in gw._tasks) or not gw._tasks
