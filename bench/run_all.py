@@ -25,6 +25,7 @@ BENCHES = [
     "platform_bench.py",
     "digitalization_bench.py",
     "simulators_bench.py",
+    "http_sink_bench.py",
     "e2e_modbus.py",
 ]
 

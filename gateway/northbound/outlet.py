@@ -17,9 +17,10 @@ from typing import Any
 from devices.model import Sample
 from gateway.northbound.buffer import Buffer, BufferClosed, DropRange
 from gateway.northbound.encoding import encode
+from gateway.northbound.http_sink import HttpSink
 from gateway.northbound.influx_sink import InfluxSink
 from gateway.northbound.mqtt_sink import MqttSink
-from gateway.northbound.settings import InfluxSettings, MqttSettings, SinkSettings
+from gateway.northbound.settings import HttpSettings, InfluxSettings, MqttSettings, SinkSettings
 from gateway.northbound.sink import Sink, SinkContext
 from gateway.northbound.status import StatusBoard
 from gateway.outlet import WriteHandler
@@ -73,8 +74,7 @@ class NorthboundOutlet:
             write_handler=write_handler,
         )
         for s in self.settings:
-            sink: Sink = MqttSink(s, ctx) if isinstance(s, MqttSettings) else InfluxSink(s, ctx)
-            self.sinks.append(sink)
+            self.sinks.append(_make_sink(s, ctx))
         for sink in self.sinks:
             await sink.start()
         log.info("northbound: buffer %s (epoch %s, next seq %d), sinks %s", self.buffer.path, self.buffer.epoch,
@@ -144,6 +144,14 @@ class NorthboundOutlet:
             await asyncio.to_thread(self.buffer.close)
 
 
+def _make_sink(s: SinkSettings, ctx: SinkContext) -> Sink:
+    if isinstance(s, MqttSettings):
+        return MqttSink(s, ctx)
+    if isinstance(s, HttpSettings):
+        return HttpSink(s, ctx)
+    return InfluxSink(s, ctx)
+
+
 def make_sinks(entries: Sequence[Any]) -> list[SinkSettings]:
     from gateway.northbound.settings import default_names, parse_sink
 
@@ -154,4 +162,4 @@ def make_sinks(entries: Sequence[Any]) -> list[SinkSettings]:
     return [parse_sink(e, n) for e, n in zip(entries, names, strict=True)]
 
 
-__all__ = ["InfluxSettings", "MqttSettings", "NorthboundOutlet", "make_sinks"]
+__all__ = ["HttpSettings", "InfluxSettings", "MqttSettings", "NorthboundOutlet", "make_sinks"]

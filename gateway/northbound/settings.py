@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from devices.model import parse_duration
 from drivers.base import ConfigProblem
 
-SINK_TYPES = ("mqtt", "influxdb")
+SINK_TYPES = ("mqtt", "influxdb", "http")
 NAME_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 
@@ -72,7 +72,23 @@ class InfluxSettings:
     type: str = "influxdb"
 
 
-SinkSettings = MqttSettings | InfluxSettings
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """`type: http`: the platform's `POST /api/v1/ingest` (and its status route when it has one)."""
+
+    name: str
+    url: str
+    token: str | None = None
+    timeout: float = 10.0
+    concurrency: int = 4
+    retry_min: float = 0.5
+    retry_max: float = 30.0
+    status: bool = True
+    tls: TlsSettings | None = None
+    type: str = "http"
+
+
+SinkSettings = MqttSettings | InfluxSettings | HttpSettings
 
 
 # -- field checkers: each returns (value, problem-or-None) --------------------------------------
@@ -121,6 +137,12 @@ def _name(v: Any) -> str | None:
     return None
 
 
+def _bool(v: Any) -> str | None:
+    if not isinstance(v, bool):
+        return f"{v!r} is not a boolean (allowed: true, false)"
+    return None
+
+
 def _choice(*allowed: str) -> _Check:
     def check(v: Any) -> str | None:
         if str(v) not in allowed:
@@ -157,8 +179,21 @@ _INFLUX_FIELDS: dict[str, _Check] = {
     "retry_min": _duration(0.01, 600),
     "retry_max": _duration(0.01, 3600),
 }
-_REQUIRED = {"mqtt": ("url",), "influxdb": ("url", "bucket")}
-_URL_SCHEMES = {"mqtt": ("mqtt", "mqtts", "tcp", "ssl"), "influxdb": ("http", "https")}
+_HTTP_FIELDS: dict[str, _Check] = {
+    **_COMMON,
+    "url": _text,
+    "token": _optional_text,
+    "timeout": _duration(0.1, 600),
+    "concurrency": _int(1, 64),
+    "retry_min": _duration(0.01, 600),
+    "retry_max": _duration(0.01, 3600),
+    "status": _bool,
+}
+_FIELDS = {"mqtt": _MQTT_FIELDS, "influxdb": _INFLUX_FIELDS, "http": _HTTP_FIELDS}
+_REQUIRED = {"mqtt": ("url",), "influxdb": ("url", "bucket"), "http": ("url",)}
+_URL_SCHEMES = {"mqtt": ("mqtt", "mqtts", "tcp", "ssl"), "influxdb": ("http", "https"), "http": ("http", "https")}
+_EXAMPLES = {"mqtt": "mqtt://host:1883 or mqtts://host:8883", "influxdb": "http://host:8086",
+             "http": "http://host:8000 (the platform's base URL)"}
 _TLS_FIELDS = ("ca", "cert", "key", "insecure")
 
 
@@ -166,7 +201,7 @@ def _check_url(kind: str, url: Any) -> str | None:
     if not isinstance(url, str) or not url:
         return None  # reported by the field checker
     schemes = _URL_SCHEMES[kind]
-    example = "mqtt://host:1883 or mqtts://host:8883" if kind == "mqtt" else "http://host:8086"
+    example = _EXAMPLES[kind]
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -180,6 +215,8 @@ def _check_url(kind: str, url: Any) -> str | None:
         return f"{url!r} has port 0 (allowed: 1 to 65535)"
     if kind == "mqtt" and parts.path not in ("", "/"):
         return f"{url!r} has a path; topics are fixed by the gateway (allowed: {example})"
+    if kind == "http" and (parts.query or parts.fragment):
+        return f"{url!r} has a query or fragment; the gateway adds /api/v1/ingest itself (allowed: {example})"
     return None
 
 
@@ -203,8 +240,8 @@ def _check_tls(tls: Any, kind: str) -> list[ConfigProblem]:
     if (tls.get("cert") is None) != (tls.get("key") is None):
         missing = "key" if tls.get("key") is None else "cert"
         problems.append(ConfigProblem(f"tls.{missing}", "a client certificate needs both cert and key"))
-    if kind == "influxdb" and tls.get("cert") is not None:
-        problems.append(ConfigProblem("tls.cert", "client certificates are not supported for influxdb "
+    if kind in ("influxdb", "http") and tls.get("cert") is not None:
+        problems.append(ConfigProblem("tls.cert", f"client certificates are not supported for {kind} "
                                                   "(allowed: ca, insecure)"))
     if "insecure" in tls and not isinstance(tls["insecure"], bool):
         problems.append(ConfigProblem("tls.insecure", f"{tls['insecure']!r} is not a boolean (allowed: true, false)"))
@@ -214,12 +251,12 @@ def _check_tls(tls: Any, kind: str) -> list[ConfigProblem]:
 def check_sink(entry: Mapping[str, Any]) -> list[ConfigProblem]:
     """Every problem of one `northbound` entry; fields are relative to the entry."""
     if not isinstance(entry, Mapping):
-        return [ConfigProblem("", f"{entry!r} is not a mapping (allowed: {{type: mqtt|influxdb, url: ...}})")]
+        return [ConfigProblem("", f"{entry!r} is not a mapping (allowed: {{type: {'|'.join(SINK_TYPES)}, url: ...}})")]
     kind = entry.get("type")
     if kind not in SINK_TYPES:
         shown = "missing" if kind is None else f"{kind!r} is not supported"
         return [ConfigProblem("type", f"{shown} (allowed: {', '.join(SINK_TYPES)})")]
-    fields = _MQTT_FIELDS if kind == "mqtt" else _INFLUX_FIELDS
+    fields = _FIELDS[kind]
     allowed = sorted([*fields, "tls"])
     problems: list[ConfigProblem] = []
     for key in _REQUIRED[kind]:
@@ -304,6 +341,18 @@ def parse_sink(entry: Mapping[str, Any], name: str) -> SinkSettings:
             reconnect_min=_get(entry, "reconnect_min", 0.5, parse_duration),
             reconnect_max=_get(entry, "reconnect_max", 30.0, parse_duration),
             write_timeout=_get(entry, "write_timeout", 10.0, parse_duration),
+        )
+    if entry["type"] == "http":
+        return HttpSettings(
+            name=name,
+            url=str(entry["url"]).rstrip("/"),
+            token=entry.get("token"),
+            timeout=_get(entry, "timeout", 10.0, parse_duration),
+            concurrency=_get(entry, "concurrency", 4),
+            retry_min=_get(entry, "retry_min", 0.5, parse_duration),
+            retry_max=_get(entry, "retry_max", 30.0, parse_duration),
+            status=_get(entry, "status", True, bool),
+            tls=tls,
         )
     return InfluxSettings(
         name=name,
