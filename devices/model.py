@@ -149,6 +149,14 @@ def parse_duration(value: Any) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+def positive_duration(value: Any) -> float:
+    """A duration that must be finite and longer than zero (timeouts, intervals)."""
+    seconds = parse_duration(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{value!r} must be a positive, finite duration")
+    return seconds
+
+
 def now_ts() -> float:
     return datetime.now(UTC).timestamp()
 

@@ -7,11 +7,11 @@ built in code without the loader still gets a clear message.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from devices.model import positive_duration
 from drivers.base import ConfigProblem, DriverError
 
 TRANSPORTS = ("tcp", "rtu", "rtu-over-tcp")
@@ -35,25 +35,8 @@ OPTION_FIELDS = (
 )
 RUNTIME_OPTIONS = ("read_timeout",)
 """Device options the gateway runtime itself reads; accepted here so they are not reported."""
-
-_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h)?\s*")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_seconds(value: Any) -> float:
-    """A timeout as float seconds: a number, or text such as `500ms`, `1s`, `2m`."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (allowed: a number of seconds or e.g. 500ms, 1s)")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.fullmatch(str(value))
-        if not m:
-            raise ValueError(f"{value!r} is not a duration (allowed: a number of seconds or e.g. 500ms, 1s)")
-        seconds = float(m[1]) * _UNIT_SECONDS[m[2]]
-    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-        raise ValueError(f"{value!r} must be a positive, finite duration")
-    return seconds
+parse_seconds = positive_duration
+"""A timeout as float seconds: a number, or text such as `500ms`, `1s`, `2m`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,13 @@ and the driver (which refuses to connect with settings the loader would have ref
 
 from __future__ import annotations
 
-import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from devices.model import positive_duration
 from drivers.base import ConfigProblem
 
 POLICIES = ("None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss")
@@ -28,25 +27,7 @@ OPTION_FIELDS = (
 TAG_MODES = ("subscribe", "poll")
 DEFAULT_TIMEOUT = 5.0
 CERT_HINT = "make one with `minegate driver opcua cert SITE`"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or `500ms`/`1s`/`5m`/`2h`/`7d`; `ValueError` says what is allowed."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (allowed: seconds or 500ms, 1s, 5m, 2h, 7d)")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ValueError(f"{value!r} is not a duration (allowed: seconds or 500ms, 1s, 5m, 2h, 7d)")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{value!r} is not a positive duration")
-    return seconds
+parse_duration = positive_duration
 
 
 @dataclass(frozen=True, slots=True)

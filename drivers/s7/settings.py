@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from devices.model import positive_duration
 from drivers.base import ConfigProblem
 from drivers.s7.planner import MAX_ITEMS
 
@@ -29,8 +30,6 @@ DEFAULT_STATE_INTERVAL = 5.0
 
 _TSAP_DOTTED = re.compile(r"^([0-9A-Fa-f]{1,2})\.([0-9A-Fa-f]{1,2})$")
 _TSAP_HEX = re.compile(r"^(?:0[xX])?([0-9A-Fa-f]{1,4})$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +65,7 @@ def parse_tsap(value: Any) -> int:
     raise ValueError(f"{value!r} is not a TSAP (allowed: '03.01', 0x0301 or '0301')")
 
 
-def parse_seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("a duration, not a bool")
-    if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("must not be negative")
-        return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
-        raise ValueError(f"{value!r} is not a duration (allowed: e.g. 500ms, 1s, 5m)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+parse_seconds = positive_duration
 
 
 def _int_in(value: Any, lo: int, hi: int) -> int:
@@ -94,6 +83,8 @@ def _int_in(value: Any, lo: int, hi: int) -> int:
 def _state_interval(value: Any) -> float | None:
     if value is False or (isinstance(value, str) and value.strip().lower() in ("off", "never", "false")):
         return None
+    if value == 0 and not isinstance(value, bool):
+        return 0.0  # read the CPU state every cycle
     return parse_seconds(value)
 
 
