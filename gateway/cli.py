@@ -8,6 +8,7 @@ import importlib
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from devices.model import DeviceSpec, Sample
-from drivers.base import TagError
+from drivers.base import Driver, TagError
 from gateway.config import ConfigError, load_config
 from gateway.runtime import Gateway, default_factory
 from gateway.settings import GatewayConfig
@@ -56,6 +57,18 @@ async def _read_device(spec: DeviceSpec) -> list[Sample]:
     except Exception as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (str(exc) or type(exc).__name__)
         return [Sample.bad(spec.name, t.name, reason) for t in readable]
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(driver.close(), timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def connected(spec: DeviceSpec) -> AsyncIterator[Driver]:
+    """A connected driver for one-shot commands, closed whatever happens."""
+    driver = default_factory(spec)
+    try:
+        await asyncio.wait_for(driver.connect(), timeout=max(3 * spec.timeout, 5.0))
+        yield driver
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(driver.close(), timeout=5)
@@ -124,16 +137,11 @@ def write(
         raise typer.Exit(2)
 
     async def main() -> Sample:
-        driver = default_factory(spec)
-        await asyncio.wait_for(driver.connect(), timeout=max(3 * spec.timeout, 5.0))
-        try:
+        async with connected(spec) as driver:
             await asyncio.wait_for(driver.write(tspec, _parse_value(value)), timeout=max(5 * spec.timeout, 5.0))
             if not tspec.readable:
                 return Sample(spec.name, tag, value)
             return (await asyncio.wait_for(driver.read([tspec]), timeout=max(5 * spec.timeout, 5.0)))[0]
-        finally:
-            with contextlib.suppress(Exception):
-                await driver.close()
 
     try:
         sample = asyncio.run(main())
@@ -167,13 +175,8 @@ def browse(
     spec = _pick(cfg, device)[0]
 
     async def main() -> list[dict[str, Any]]:
-        driver = default_factory(spec)
-        await asyncio.wait_for(driver.connect(), timeout=max(3 * spec.timeout, 5.0))
-        try:
+        async with connected(spec) as driver:
             return await driver.browse(depth)
-        finally:
-            with contextlib.suppress(Exception):
-                await driver.close()
 
     try:
         items = asyncio.run(main())
