@@ -658,6 +658,7 @@ class DbView:
         # one scan runs many rules over the same ranges: read each range once
         self._entries: dict[tuple[datetime, datetime], list[EntryView]] = {}
         self._balances: dict[datetime, dict[Pair, int]] = {}
+        self._partners: dict[str, int | None] = {}
 
     def entries(self, start: datetime, end: datetime, kinds: Sequence[str]) -> list[EntryView]:
         cached = self._entries.get((start, end))
@@ -704,9 +705,14 @@ class DbView:
 
     def partner_shipments(self, supplier: str, ticket: str) -> list[EntryView] | None:
         P, E = S.enterprises, S.entries
-        partner = self.conn.execute(select(P.c.id).where(P.c.code == supplier)).scalar()
-        if partner is None:
-            partner = self.conn.execute(select(P.c.id).where(func.lower(P.c.name) == supplier.lower())).scalar()
+        if supplier in self._partners:
+            partner = self._partners[supplier]
+        else:  # one look-up per supplier per scan, not per receipt
+            partner = self.conn.execute(select(P.c.id).where(P.c.code == supplier)).scalar()
+            if partner is None:
+                partner = self.conn.execute(
+                    select(P.c.id).where(func.lower(P.c.name) == supplier.lower())).scalar()
+            self._partners[supplier] = partner
         if partner is None:
             return None
         if not ticket:
