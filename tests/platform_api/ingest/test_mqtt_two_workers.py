@@ -95,7 +95,9 @@ def test_two_workers_split_the_load_and_store_each_sample_once(engine: Engine, c
             assert query.gaps(c, code) == []
             latest = {r["tag"]: r["value"] for r in query.latest(c, code)}
         assert latest["t0"] == n_batches  # the redelivered copies (value -1) were ignored
-        assert sum(w.counters["duplicates"] for w in workers) == 50
+        # received is not yet written: wait until the workers have flushed the redelivered copies too
+        assert wait_for(lambda: sum(w.counters["duplicates"] for w in workers) == 50), \
+            [w.counters["duplicates"] for w in workers]
     finally:
         pub.loop_stop()
         pub.disconnect()
