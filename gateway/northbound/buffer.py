@@ -3,16 +3,20 @@
 Why it is shaped this way:
 - One writer thread owns the write connection and commits whatever arrived meanwhile in one
   transaction (group commit): each `append` is durable (fsync'd) when it returns, yet a burst of
-  devices costs one fsync, not one each. The transaction that stores a batch also assigns its
-  `seq` (`next_seq` in `meta`), so a seq is never reused or skipped, across restarts too.
+  devices costs one fsync, not one each. Many devices polled once a second do not arrive in
+  bursts but one after another, so once `group_devices` of them append within a second, rounds
+  start at most every `group_gap` (20 ms): ~50 commits a second however many devices. The
+  transaction that stores a batch also assigns its `seq` (`next_seq` in `meta`), so a seq is
+  never reused or skipped, across restarts too.
 - Each sink has a cursor (everything <= cursor acknowledged). Acknowledgements are kept in
   memory and written by the next round; losing the last few on a crash only means redelivery,
   which consumers remove by `(epoch, seq)`. A batch is deleted once every sink's cursor passed it.
 - The limits (`max_bytes`, `max_age`) drop the oldest batches. What a sink had not yet
   delivered is recorded per sink as `[epoch, first_seq, last_seq]` ranges (kept in the file, so
   they are still announced after a restart), counted and logged.
-- Recent batches are also kept in a small in-memory ring, so a sink that keeps up never reads
-  the disk; a sink with a backlog reads it in seq order from its own connection.
+- Recent batches are also kept in a small in-memory ring, with their uncompressed `samples`
+  array when the caller passed it, so a sink that keeps up never reads the disk nor inflates;
+  a sink with a backlog reads it in seq order from its own connection.
 """
 
 from __future__ import annotations
@@ -38,6 +42,13 @@ log = logging.getLogger("gateway.northbound.buffer")
 SCHEMA_VERSION = "1"
 MAX_RANGES_PER_SINK = 100
 """Dropped ranges kept (and announced) per sink; older ones are forgotten."""
+GROUP_DEVICES = 8
+GROUP_GAP = 0.02
+"""When at least GROUP_DEVICES devices appended in the last second, rounds (commits) start at
+most every GROUP_GAP seconds, each taking every batch that arrived meanwhile: ~50 fsyncs a
+second however many devices, for at most GROUP_GAP more latency."""
+AGES_EVERY = 0.5
+"""Seconds between reads of the oldest batch times during a busy stream of rounds."""
 LOW_WATER = 0.9
 """When over `max_bytes`, drop down to this fraction so a full buffer does not drop on every append."""
 
@@ -67,13 +78,15 @@ class Record:
     count: int
     encoding: int
     blob: bytes
+    raw: bytes | None = None
+    """The uncompressed `samples` array, kept only while the record sits in the memory ring."""
 
     def samples_json(self) -> bytes:
-        return decode(self.encoding, self.blob)
+        return self.raw if self.raw is not None else decode(self.encoding, self.blob)
 
     @property
     def size(self) -> int:
-        return len(self.blob) + len(self.device) + 40
+        return len(self.blob) + (len(self.raw) if self.raw is not None else 0) + len(self.device) + 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +112,7 @@ class _Append:
     blob: bytes
     future: asyncio.Future[int]
     loop: asyncio.AbstractEventLoop
+    raw: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -145,6 +159,8 @@ class Buffer:
         clock: Callable[[], float] = time.time,
         ring_bytes: int = 16 * 1024 * 1024,
         round_period: float = 0.2,
+        group_devices: int = GROUP_DEVICES,
+        group_gap: float = GROUP_GAP,
         on_drop: Callable[[list[DropRange]], None] | None = None,
     ) -> None:
         self.path = path
@@ -157,6 +173,10 @@ class Buffer:
         self.clock = clock
         self.ring_bytes = ring_bytes
         self.round_period = round_period
+        self.group_devices = group_devices
+        self.group_gap = group_gap
+        self.rounds = 0
+        """Writer rounds so far (each commits whatever arrived since the previous one)."""
         self.on_drop = on_drop
         self.epoch = ""
         self.moved_aside: str | None = None
@@ -182,6 +202,10 @@ class Buffer:
         self._failed_appends = 0
         self._txn_delta = [0, 0]  # batches, samples added (-removed) by the open transaction
         self._txn_released = 0
+        self._txn_used: int | None = None  # bytes in use as the open transaction's limit check saw them
+        self._page_size: int | None = None
+        self._free_pages = 0
+        self._ages_at = 0.0  # when the ages were last read from the file (monotonic)
         self._closed = False
         self._readers: list[sqlite3.Connection] = []
         # loop side
@@ -273,15 +297,16 @@ class Buffer:
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    async def append(self, device: str, count: int, encoding: int, blob: bytes) -> int:
-        """Store one batch; returns its seq once it is on disk."""
+    async def append(self, device: str, count: int, encoding: int, blob: bytes, raw: bytes | None = None) -> int:
+        """Store one batch; returns its seq once it is on disk. `raw`, the batch's uncompressed
+        `samples` array when the caller has it, is kept in the memory ring only (never on disk)."""
         if self._thread is None or self._closed:
             raise BufferClosed("buffer is not open")
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
         fut: asyncio.Future[int] = loop.create_future()
-        self._queue.put(_Append(device, count, encoding, blob, fut, loop))
+        self._queue.put(_Append(device, count, encoding, blob, fut, loop, raw))
         return await fut
 
     async def sync(self) -> None:
@@ -445,6 +470,10 @@ class Buffer:
         conn = self._conn
         assert conn is not None
         stop = False
+        last_round = 0.0
+        seen: set[str] = set()  # devices that appended in the current second
+        seen_since = time.monotonic()
+        many = False  # many devices appended in the last full second
         while not stop:
             items: list[Any] = []
             try:
@@ -456,8 +485,19 @@ class Buffer:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
+            if many and items:
+                self._gather(items, last_round + self.group_gap)
+            for item in items:
+                if isinstance(item, _Append):
+                    seen.add(item.device)
+            now = time.monotonic()
+            if now - seen_since >= 1.0:
+                many, seen_since = len(seen) >= self.group_devices, now
+                seen.clear()
+            last_round = now
             stop = any(item is _STOP for item in items)
             try:
+                self.rounds += 1
                 self._round(conn, [i for i in items if i is not _STOP])
             except Exception:  # a round must never kill the writer: log and go on
                 log.exception("buffer %s: writer round failed", self.path)
@@ -474,18 +514,38 @@ class Buffer:
             if isinstance(item, (_Append, _Barrier)):
                 self._call(item.loop, _resolve, item.future, None, BufferClosed("buffer closed"))
 
+    def _gather(self, items: list[Any], until: float) -> None:
+        """Group commit for a gateway with many devices: their batches trickle in one at a time,
+        so without this every batch would cost a commit (an fsync and a dozen statements) of its
+        own. Waits until `until` (at most `group_gap` after the previous round began) for more;
+        a sync barrier or a stop ends the wait at once."""
+        if any(isinstance(i, _Barrier) or i is _STOP for i in items):
+            return
+        while len(items) < 2000:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                return
+            items.append(item)
+            if isinstance(item, _Barrier) or item is _STOP:
+                return
+
     def _call(self, loop: asyncio.AbstractEventLoop | None, fn: Callable[..., Any], *args: Any) -> None:
         if loop is None:
             return
         with contextlib.suppress(RuntimeError):  # loop already closed
             loop.call_soon_threadsafe(fn, *args)
 
-    @staticmethod
-    def _used(conn: sqlite3.Connection) -> int:
-        pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
-        return int((pages - free) * size)
+    def _used(self, conn: sqlite3.Connection) -> int:
+        """Bytes in use (pages minus free pages); one statement, the page size asked once."""
+        pages, free = conn.execute("SELECT * FROM pragma_page_count(), pragma_freelist_count()").fetchone()
+        if self._page_size is None:
+            self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        self._free_pages = int(free)
+        return int((pages - free) * self._page_size)
 
     def _round(self, conn: sqlite3.Connection, items: list[Any]) -> None:
         appends = [i for i in items if isinstance(i, _Append)]
@@ -512,7 +572,7 @@ class Buffer:
                 self._rollback(conn)
                 self._fail(appends, barriers, exc2)
                 return
-        self._after_commit(conn, stored, drops)
+        self._after_commit(conn, stored, drops, fresh_ages=bool(barriers))
         for a, rec in zip(appends, stored, strict=True):
             self._call(a.loop, _resolve, a.future, rec.seq)
         for b in barriers:
@@ -539,6 +599,7 @@ class Buffer:
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
+        self._txn_used = None
         self._txn_delta = [0, 0]
         self._txn_released = self._released_through
 
@@ -560,7 +621,7 @@ class Buffer:
         created = max(self.clock(), self._last_created)
         rows = []
         for a in appends:
-            rec = Record(seq, created, a.device, a.count, a.encoding, a.blob)
+            rec = Record(seq, created, a.device, a.count, a.encoding, a.blob, a.raw)
             rows.append((rec.seq, rec.created, rec.device, rec.count, rec.encoding, rec.blob))
             stored.append(rec)
             seq += 1
@@ -606,6 +667,7 @@ class Buffer:
         for _ in range(16):
             used = self._used(conn)
             if used <= self.max_bytes:
+                self._txn_used = used  # still true after COMMIT: the round need not ask again
                 break
             excess = used - int(self.max_bytes * LOW_WATER)
             freed = 0
@@ -696,7 +758,8 @@ class Buffer:
                 self._ring_size -= self._ring.popleft().size
         return drops
 
-    def _after_commit(self, conn: sqlite3.Connection, stored: list[Record], drops: list[DropRange]) -> None:
+    def _after_commit(self, conn: sqlite3.Connection, stored: list[Record], drops: list[DropRange],
+                      fresh_ages: bool = True) -> None:
         with self._lock:
             for rec in stored:
                 if self._ring and self._ring[-1].seq + 1 != rec.seq:
@@ -723,8 +786,13 @@ class Buffer:
             self._depth_batches += self._txn_delta[0]
             self._depth_samples += self._txn_delta[1]
         self._txn_delta = [0, 0]
-        self._refresh_ages(conn)
-        self._used_bytes = self._used(conn)
+        # the ages are statistics (and the idle max_age check): a busy stream of rounds reads them
+        # from the file at most every AGES_EVERY seconds; a barrier (sync) or a drop always does
+        now = time.monotonic()
+        if fresh_ages or drops or now - self._ages_at >= AGES_EVERY:
+            self._ages_at = now
+            self._refresh_ages(conn)
+        self._used_bytes = self._txn_used if self._txn_used is not None else self._used(conn)
         self._maybe_vacuum(conn)
         if stored:
             self._call(self._loop, self._wake, stored[-1].seq)
@@ -748,7 +816,6 @@ class Buffer:
     def _maybe_vacuum(self, conn: sqlite3.Connection) -> None:
         """Give freed pages back to the file system once the backlog is gone, so a drained
         buffer does not keep its high-water mark on disk."""
-        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        free, size = self._free_pages, self._page_size or 4096  # as the round's last `_used` saw them
         if free * size > 8 * 1024 * 1024 and self._used_bytes < free * size:
             conn.execute("PRAGMA incremental_vacuum(2048)").fetchall()

@@ -16,10 +16,7 @@ from typing import Any
 
 from devices.model import Sample
 from gateway.northbound.buffer import Buffer, BufferClosed, DropRange
-from gateway.northbound.encoding import encode
-from gateway.northbound.http_sink import HttpSink
-from gateway.northbound.influx_sink import InfluxSink
-from gateway.northbound.mqtt_sink import MqttSink
+from gateway.northbound.encoding import pack, samples_json
 from gateway.northbound.settings import HttpSettings, InfluxSettings, MqttSettings, SinkSettings
 from gateway.northbound.sink import Sink, SinkContext
 from gateway.northbound.status import StatusBoard
@@ -89,9 +86,12 @@ class NorthboundOutlet:
             return
         if not self._started:
             raise RuntimeError("northbound outlet: submit before start")
-        enc, blob = encode(samples)
+        raw = samples_json(samples)
+        enc, blob = pack(raw)
         try:
-            await self.buffer.append(device, len(samples), enc, blob)
+            # the uncompressed array rides along in the buffer's memory ring: a sink that keeps
+            # up publishes it as is, only a backlog read from disk is inflated
+            await self.buffer.append(device, len(samples), enc, blob, raw)
         except (OSError, BufferClosed) as exc:
             # counted and logged by the buffer; the device loop must go on regardless
             self.refused_batches += 1
@@ -145,10 +145,18 @@ class NorthboundOutlet:
 
 
 def _make_sink(s: SinkSettings, ctx: SinkContext) -> Sink:
+    # each sink's client library is imported only when such a sink is configured: influxdb-client
+    # and httpx alone add ~60 MB to a gateway that only speaks MQTT
     if isinstance(s, MqttSettings):
+        from gateway.northbound.mqtt_sink import MqttSink
+
         return MqttSink(s, ctx)
     if isinstance(s, HttpSettings):
+        from gateway.northbound.http_sink import HttpSink
+
         return HttpSink(s, ctx)
+    from gateway.northbound.influx_sink import InfluxSink
+
     return InfluxSink(s, ctx)
 
 

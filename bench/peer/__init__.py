@@ -1,0 +1,1 @@
+"""Running the ThingsBoard IoT Gateway beside minegate for the end-to-end benchmark."""
