@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from devices.model import DeviceSpec, Sample, TagSpec, now_ts
 from drivers import registry
 from drivers.base import Driver, TagError
+from gateway.backoff import Backoff
 from gateway.filters import ChangeFilter
 from gateway.outlet import Outlet, WriteHandler
 from gateway.settings import GatewayConfig
@@ -31,24 +31,6 @@ DriverFactory = Callable[[DeviceSpec], Driver]
 
 def default_factory(spec: DeviceSpec) -> Driver:
     return registry.driver_class(spec.driver)(spec)
-
-
-@dataclass
-class Backoff:
-    """Exponential back-off with full jitter, so many devices lost at once do not reconnect in step."""
-
-    initial: float = 0.5
-    cap: float = 30.0
-    factor: float = 2.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.initial * self.factor ** self.attempt)
-        self.attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 @dataclass

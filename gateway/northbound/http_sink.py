@@ -26,10 +26,11 @@ from typing import Any, Literal
 
 import httpx
 
+from gateway.backoff import Backoff
 from gateway.northbound.buffer import Record
 from gateway.northbound.encoding import Envelope
 from gateway.northbound.settings import HttpSettings
-from gateway.northbound.sink import Backoff, Sink, SinkContext
+from gateway.northbound.sink import Sink, SinkContext
 
 log = logging.getLogger("gateway.northbound.http")
 
@@ -75,7 +76,7 @@ class HttpSink(Sink):
         self._status_dirty = asyncio.Event()
         self._status_handle: asyncio.TimerHandle | None = None
         self._stopping = False
-        self._backoff = Backoff(settings.retry_min, settings.retry_max)
+        self._backoff = Backoff(settings.retry_min, settings.retry_max, jitter=0.8)
         self._logged_error: str | None = None
         self.connected = False
         self.posts = 0
@@ -172,7 +173,7 @@ class HttpSink(Sink):
             pending = [r for r, o in zip(pending, outcomes, strict=True) if o == "retry"]
             if not pending:
                 return
-            await asyncio.sleep(self._backoff.next())
+            await asyncio.sleep(self._backoff.next_delay())
             cursor = self.ctx.buffer.cursor(self.name)
             pending = [r for r in pending if r.seq > cursor]  # dropped by the buffer's limits meanwhile
 
@@ -249,7 +250,7 @@ class HttpSink(Sink):
         return resp.status_code
 
     async def _status_loop(self) -> None:
-        backoff = Backoff(self.settings.retry_min, self.settings.retry_max)
+        backoff = Backoff(self.settings.retry_min, self.settings.retry_max, jitter=0.8)
         while not self._stopping:
             wait = STATUS_REPROBE if self.status_supported is False else STATUS_REFRESH
             with contextlib.suppress(TimeoutError):
@@ -258,7 +259,7 @@ class HttpSink(Sink):
             code = await self._post_status(online=True)
             if code is None or code >= 500:
                 self._status_dirty.set()
-                await asyncio.sleep(backoff.next())
+                await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
             supported = code not in NO_ROUTE

@@ -17,10 +17,11 @@ from influxdb_client import InfluxDBClient, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.rest import ApiException
 
+from gateway.backoff import Backoff
 from gateway.northbound.buffer import Record
 from gateway.northbound.lineproto import LineFormatter
 from gateway.northbound.settings import InfluxSettings
-from gateway.northbound.sink import Backoff, Sink, SinkContext
+from gateway.northbound.sink import Sink, SinkContext
 
 log = logging.getLogger("gateway.northbound.influxdb")
 
@@ -38,7 +39,7 @@ class InfluxSink(Sink):
         self._write_api: Any = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._backoff = Backoff(settings.retry_min, settings.retry_max)
+        self._backoff = Backoff(settings.retry_min, settings.retry_max, jitter=0.8)
         self._reader: Any = None
         self.connected = False
         self.writes = 0
@@ -140,7 +141,7 @@ class InfluxSink(Sink):
             if self.connected:
                 log.warning("influxdb %s: %s; retrying with back-off", self.name, self.last_error)
             self.connected = False
-            await asyncio.sleep(self._backoff.next())
+            await asyncio.sleep(self._backoff.next_delay())
 
     def stats(self) -> dict[str, Any]:
         return {

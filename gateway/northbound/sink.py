@@ -1,9 +1,8 @@
-"""What every sink shares: the context it is given and a back-off for retries."""
+"""What every sink shares: the context it is given."""
 
 from __future__ import annotations
 
 import abc
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,22 +22,6 @@ class SinkContext:
     writes: bool = False
     devices: Mapping[str, DeviceSpec] = field(default_factory=dict)
     write_handler: WriteHandler | None = None
-
-
-class Backoff:
-    """Exponential back-off with jitter, so many gateways do not reconnect in step."""
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high = low, max(low, high)
-        self._next = low
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self.high, self._next * 2)
-        return delay * random.uniform(0.8, 1.0)
-
-    def reset(self) -> None:
-        self._next = self.low
 
 
 class Sink(abc.ABC):

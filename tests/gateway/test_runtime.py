@@ -11,8 +11,9 @@ import pytest
 from devices.model import Access, DeviceSpec, Sample, TagSpec
 from drivers.base import DriverError, TagError
 from drivers.fake import FakeDriver
+from gateway.backoff import Backoff
 from gateway.outlet import WriteHandler
-from gateway.runtime import Backoff, Gateway
+from gateway.runtime import Gateway
 from gateway.settings import GatewayConfig
 
 
